@@ -69,6 +69,8 @@ static void obj_free(void *cookie, void *p, size_t size)
     (void)cookie, (void)p, (void)size;
 }
 
+static void log_cb(void *cookie, enum vc_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void log_cb(void *cookie, enum vc_log_level level, const char *fmt, va_list ap)
 {
     (void)cookie;

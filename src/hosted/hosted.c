@@ -210,6 +210,8 @@ static struct vc_lock_tracker *lock_tracker(void *cookie)
     return &thread_tracker;
 }
 
+static void log_msg(void *cookie, enum vc_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void log_msg(void *cookie, enum vc_log_level level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};

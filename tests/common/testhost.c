@@ -247,6 +247,8 @@ static struct vc_lock_tracker *lock_tracker(void *cookie)
     return t->inner->ops->lock_tracker(t->inner->cookie);
 }
 
+static void log_msg(void *cookie, enum vc_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void log_msg(void *cookie, enum vc_log_level level, const char *fmt, va_list ap)
 {
     struct testhost *t = cookie;
