@@ -15,6 +15,7 @@ static const struct tool_cmd *const commands[] = {
     &cmd_errors,
     &cmd_cpumask,
     &cmd_flush,
+    &cmd_p2m,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -20,6 +20,6 @@ int tool_usage(const struct tool_cmd *cmd);
 /* Parse an unsigned number (decimal, 0x hex); false if malformed or > max. */
 int tool_parse_u64(const char *s, unsigned long long max, unsigned long long *out);
 
-extern const struct tool_cmd cmd_errors, cmd_cpumask, cmd_flush;
+extern const struct tool_cmd cmd_errors, cmd_cpumask, cmd_flush, cmd_p2m;
 
 #endif

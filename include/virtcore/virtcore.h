@@ -12,6 +12,8 @@
 #include <virtcore/host.h>
 #include <virtcore/cpumask.h>
 #include <virtcore/flush.h>
+#include <virtcore/p2m_format.h>
+#include <virtcore/p2m.h>
 #if VC_HAVE_HOSTED
 #include <virtcore/hosted.h>
 #endif
