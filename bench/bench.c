@@ -14,7 +14,7 @@
 #include <time.h>
 #include <virtcore/virtcore.h>
 
-static const struct bench *const suites[] = {bench_core};
+static const struct bench *const suites[] = {bench_core, bench_p2m};
 
 static volatile uint64_t sink;
 

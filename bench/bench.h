@@ -24,5 +24,6 @@ void bench_report(const char *name, const char *unit, double value, double basel
 void bench_sink(uint64_t v);
 
 extern const struct bench bench_core[];
+extern const struct bench bench_p2m[];
 
 #endif

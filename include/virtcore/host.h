@@ -93,6 +93,14 @@ struct vc_host_ops {
      * #VC_ECORRUPT rather than following it).
      */
     void *(*phys_to_virt)(void *cookie, vc_paddr_t pa);
+    /**
+     * Optional: report a constant @p offset such that every page from
+     * pt_alloc() is accessible at (char *)0 + pa + offset for as long as it
+     * is allocated (a hypervisor's direct map). Return false if there is
+     * none. With it, lookups walk tables as hardware does, one load per
+     * level, without the engine's bookkeeping.
+     */
+    bool (*direct_map)(void *cookie, intptr_t *offset);
     /** Allocate a zeroed small object aligned for any C type; NULL on failure. */
     void *(*alloc)(void *cookie, size_t size);
     /** Free an object from alloc(); @p size is the size it was allocated with. */

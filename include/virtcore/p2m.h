@@ -135,8 +135,9 @@ struct vc_p2m_change {
 
 /**
  * Observer of mapping changes (altp2m, IOMMU sharing). Called with the p2m
- * lock held, after the entry changed, once per changed leaf or removed
- * table span; never for splits and merges (they change no translation).
+ * lock held, after the entries changed, once per changed leaf, run of new
+ * contiguous leaves or removed table span; never for splits and merges
+ * (they change no translation).
  * It must not call back into this p2m.
  */
 typedef void (*vc_p2m_observer_fn)(void *arg, const struct vc_p2m_change *change);

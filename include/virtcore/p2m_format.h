@@ -141,6 +141,20 @@ struct vc_p2m_format {
                   struct vc_pte *pte);
     /** The hardware root pointer (EPTP, VTTBR_EL2, nCR3) for a root at @p root_pa. */
     uint64_t (*hw_pointer)(const struct vc_p2m_format_cfg *cfg, uint64_t root_pa);
+    /**
+     * Fast-walk descriptor (optional; 0 disables): an entry above level 0
+     * is a table entry exactly when (raw & walk_table_mask) ==
+     * walk_table_value, and then (raw & walk_addr_mask) is the next table's
+     * physical address. Lookups use it to descend without calling decode();
+     * the leaf is still decoded, and every table pointer is checked against
+     * the engine's bookkeeping. A format that sets it also promises that
+     * leaves store their address unmodified in (raw & walk_addr_mask), so
+     * encode(addr + d) == encode(addr) + d for a leaf-aligned d: the engine
+     * then fills runs of empty entries without calling encode() per entry.
+     */
+    uint64_t walk_table_mask;
+    uint64_t walk_table_value; /**< see walk_table_mask */
+    uint64_t walk_addr_mask;   /**< see walk_table_mask */
 };
 
 /**

@@ -10,8 +10,9 @@
  *
  * Allocation: power-of-two blocks, naturally aligned, from per-size free
  * lists, else from a bump pointer. Freed blocks are not coalesced (page-table
- * sizes are few and recur), and are returned to the kernel with
- * MADV_DONTNEED, which also re-zeroes them.
+ * sizes are few and recur); they are zeroed and stay resident on their free
+ * list, so the arena's resident size is the peak of page-table memory and
+ * reuse costs no page fault.
  */
 #define _GNU_SOURCE
 #include <virtcore/hosted.h>
@@ -92,7 +93,7 @@ static void *pt_alloc(void *cookie, size_t size, size_t align, vc_paddr_t *pa)
     if (h->free_lists[order]) {
         struct free_block *b = h->free_lists[order];
         h->free_lists[order] = b->next;
-        b->next = NULL; /* the rest of the block is zero (MADV_DONTNEED) */
+        b->next = NULL; /* the rest of the block was zeroed by pt_free() */
         va = b;
         off = (uint64_t)((uint8_t *)va - h->arena);
     } else {
@@ -122,8 +123,7 @@ static void pt_free(void *cookie, void *va, vc_paddr_t pa, size_t size)
     uint64_t bsize = UINT64_C(1) << order;
 
     (void)pa;
-    /* Return the memory (and zero it) before it is reused. */
-    madvise(va, bsize, MADV_DONTNEED);
+    memset(va, 0, bsize); /* pt_alloc() hands out zeroed blocks */
     pthread_mutex_lock(&h->lock);
     mark(h, off, bsize, false);
     ((struct free_block *)va)->next = h->free_lists[order];
@@ -146,6 +146,15 @@ static void *phys_to_virt(void *cookie, vc_paddr_t pa)
         va = h->arena + (a - h->cfg.phys_base);
     pthread_mutex_unlock(&h->lock);
     return va;
+}
+
+static bool direct_map(void *cookie, intptr_t *offset)
+{
+    struct vc_hosted *h = cookie;
+
+    /* The arena is one linear mapping of [phys_base, phys_base + size). */
+    *offset = (intptr_t)h->arena - (intptr_t)h->cfg.phys_base;
+    return true;
 }
 
 static void *obj_alloc(void *cookie, size_t size)
@@ -252,6 +261,7 @@ static const struct vc_host_ops hosted_ops = {
     .pt_alloc = pt_alloc,
     .pt_free = pt_free,
     .phys_to_virt = phys_to_virt,
+    .direct_map = direct_map,
     .alloc = obj_alloc,
     .free = obj_free,
     .lock_create = lock_create,

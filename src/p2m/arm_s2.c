@@ -317,4 +317,8 @@ const struct vc_p2m_format vc_fmt_arm_s2 = {
     .encode = encode,
     .decode = decode,
     .hw_pointer = hw_pointer,
+    /* ARM ARM D8.3: bits[1:0] = 0b11 above the last level is a table descriptor */
+    .walk_table_mask = UINT64_C(0x3),
+    .walk_table_value = UINT64_C(0x3),
+    .walk_addr_mask = UINT64_C(0x0000fffffffff000),
 };

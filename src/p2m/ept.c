@@ -313,4 +313,8 @@ const struct vc_p2m_format vc_fmt_ept = {
     .encode = encode,
     .decode = decode,
     .hw_pointer = hw_pointer,
+    /* SDM 29.3.2: a non-leaf entry has R, W, X set (the engine writes 7) and bit 7 clear */
+    .walk_table_mask = UINT64_C(0x87),
+    .walk_table_value = UINT64_C(0x07),
+    .walk_addr_mask = UINT64_C(0x000ffffffffff000),
 };

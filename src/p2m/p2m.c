@@ -62,6 +62,8 @@ struct vc_p2m {
     uint64_t oa_frames;         /* 4K frames of output address space */
     vc_p2m_observer_fn obs;
     void *obs_arg;
+    bool dmap;                  /* tables reachable at pa + dmap_off */
+    intptr_t dmap_off;
     unsigned long audit_gen;
     uint64_t nr_tables;
 };
@@ -74,36 +76,31 @@ struct ent {
 
 /* ---- types, access and rights ---------------------------------------------- */
 
+static const uint8_t type_rights[16] = {
+    [VC_P2M_RAM_RW] = VC_PERM_RWX,
+    [VC_P2M_RAM_RO] = VC_PERM_R | VC_PERM_X,
+    [VC_P2M_RAM_LOGDIRTY] = VC_PERM_R | VC_PERM_X,
+    [VC_P2M_RAM_SHARED] = VC_PERM_R | VC_PERM_X,
+    [VC_P2M_MMIO_DIRECT] = VC_PERM_R | VC_PERM_W,
+    [VC_P2M_GRANT_RW] = VC_PERM_R | VC_PERM_W,
+    [VC_P2M_GRANT_RO] = VC_PERM_R,
+    /* INVALID, MMIO_DM and unknown values: none */
+};
+
+/* The first eight access values are the rwx bits themselves; RX2RW is rx
+ * until its first write violation; N2RWX and unknown values give none. */
+static const uint8_t access_rights[16] = {
+    0, 1, 2, 3, 4, 5, 6, 7, [VC_ACCESS_RX2RW] = VC_PERM_R | VC_PERM_X,
+};
+
 unsigned int vc_p2m_type_rights(enum vc_p2m_type type)
 {
-    switch (type) {
-    case VC_P2M_RAM_RW:
-        return VC_PERM_RWX;
-    case VC_P2M_RAM_RO:
-    case VC_P2M_RAM_LOGDIRTY:
-    case VC_P2M_RAM_SHARED:
-        return VC_PERM_R | VC_PERM_X;
-    case VC_P2M_MMIO_DIRECT:
-    case VC_P2M_GRANT_RW:
-        return VC_PERM_R | VC_PERM_W;
-    case VC_P2M_GRANT_RO:
-        return VC_PERM_R;
-    case VC_P2M_INVALID:
-    case VC_P2M_MMIO_DM:
-    case VC_P2M_NR_TYPES:
-        break;
-    }
-    return 0;
+    return (unsigned int)type < 16 ? type_rights[type] : 0;
 }
 
 unsigned int vc_p2m_access_rights(enum vc_p2m_access access)
 {
-    /* The first eight values are the rwx bits themselves. */
-    if ((unsigned int)access <= VC_ACCESS_RWX)
-        return (unsigned int)access;
-    if (access == VC_ACCESS_RX2RW)
-        return VC_PERM_R | VC_PERM_X;
-    return 0; /* N2RWX and unknown values */
+    return (unsigned int)access < 16 ? access_rights[access] : 0;
 }
 
 unsigned int vc_p2m_rights(enum vc_p2m_type type, enum vc_p2m_access access)
@@ -618,6 +615,59 @@ static int op_entry(struct vc_p2m *p, struct op *op, const struct tref *t, unsig
     return VC_EINVAL;
 }
 
+/*
+ * Bulk map: the run of entries from @i that are empty and will each get a
+ * leaf at this level. Such entries never need a table, so COUNT skips them
+ * after a zero test; APPLY encodes the first leaf once and steps the address
+ * (formats with a fast-walk descriptor promise the address is linear in the
+ * entry). Returns the number of entries handled (0: none, use op_entry).
+ */
+static uint64_t map_run(struct vc_p2m *p, struct op *op, const struct tref *t, uint64_t i,
+                        uint64_t last, uint64_t gfn)
+{
+    unsigned int shift = lorder(p, t->level);
+    uint64_t span = (uint64_t)1 << shift, mfn = op->mfn + (gfn - op->start), k = 0;
+    uint64_t kmax = last - i + 1, room;
+    struct node *n = t->node;
+
+    if (gfn < op->start)
+        return 0; /* the first entry is only partly covered */
+    if (!p->fmt->walk_addr_mask || t->level > op->leaf_max || !leaf_allowed(p, t->level) ||
+        !vc_order_aligned(mfn, shift))
+        return 0;
+    room = (op->end - gfn) >> shift; /* entries wholly inside the range */
+    if (room < kmax)
+        kmax = room;
+    if (!n) {
+        k = t->tmpl.kind == VC_PTE_EMPTY ? kmax : 0; /* a virtual table */
+    } else {
+        /* We hold the lock; hardware only ever sets bits in valid entries,
+         * so a zero entry stays zero under us. */
+        const uint64_t *v = n->va + i;
+        while (k < kmax && __atomic_load_n(&v[k], __ATOMIC_RELAXED) == 0)
+            k++;
+    }
+    if (k == 0 || !op->apply)
+        return k;
+    {
+        struct vc_pte leaf;
+        uint64_t raw, step = span << VC_FRAME_SHIFT;
+        uint8_t side = (uint8_t)((op->access & SIDE_ACCESS) | SIDE_SVE);
+
+        make_leaf(&leaf, mfn << VC_FRAME_SHIFT, op->type, op->access, true);
+        raw = p->fmt->encode(&p->cfg, t->level, &leaf);
+        for (uint64_t j = 0; j < k; j++) {
+            if (p->side)
+                n->side[i + j] = side;
+            __atomic_store_n(&n->va[i + j], raw + j * step, __ATOMIC_RELEASE);
+        }
+        n->used += (unsigned int)k;
+        note_flush(op, VC_FLUSH_ADDED, gfn, k * span);
+        observe(p, gfn, k * span, false, &leaf);
+    }
+    return k;
+}
+
 static int op_table(struct vc_p2m *p, struct op *op, const struct tref *t, uint64_t base)
 {
     unsigned int shift = lorder(p, t->level);
@@ -628,7 +678,17 @@ static int op_table(struct vc_p2m *p, struct op *op, const struct tref *t, uint6
     if (last >= nr)
         last = nr - 1;
     for (uint64_t i = first; i <= last; i++) {
-        int rc = op_entry(p, op, t, (unsigned int)i, base + (i << shift));
+        uint64_t gfn = base + (i << shift);
+        int rc;
+
+        if (op->kind == OP_MAP) {
+            uint64_t k = map_run(p, op, t, i, last, gfn);
+            if (k) {
+                i += k - 1;
+                continue;
+            }
+        }
+        rc = op_entry(p, op, t, (unsigned int)i, gfn);
         if (rc)
             return rc;
     }
@@ -861,12 +921,15 @@ static void fill_entry(const struct vc_p2m *p, const struct vc_pte *pte, unsigne
 {
     unsigned int order = lorder(p, level);
 
-    vc_memset(out, 0, sizeof(*out));
     out->order = order;
     if (pte->kind != VC_PTE_LEAF) {
         out->mfn = VC_INVALID_MFN;
         out->type = VC_P2M_INVALID;
         out->access = VC_ACCESS_N;
+        out->rights = 0;
+        out->hw_perms = 0;
+        out->mt = VC_MT_WB;
+        out->sve = false;
         return;
     }
     out->mfn = vc_mfn((pte->addr >> VC_FRAME_SHIFT) + (gfn & (((uint64_t)1 << order) - 1)));
@@ -878,15 +941,58 @@ static void fill_entry(const struct vc_p2m *p, const struct vc_pte *pte, unsigne
     out->sve = pte->sve;
 }
 
+/*
+ * Lookup through the host's direct map: one load per level, as hardware
+ * walks. Only for formats that keep every field in the entry and describe
+ * their table entries (fast-walk descriptor).
+ */
+static int lookup_direct(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
+{
+    const struct vc_p2m_format *f = p->fmt;
+    const uint64_t *t = p->root->va;
+    unsigned int level = p->root->level, nr = p->root->nr;
+    struct vc_pte pte;
+
+    for (;;) {
+        uint64_t raw = __atomic_load_n(&t[(gfn >> lorder(p, level)) & (nr - 1)],
+                                       __ATOMIC_ACQUIRE);
+        if (level > 0 && (raw & f->walk_table_mask) == f->walk_table_value) {
+            t = (const uint64_t *)(intptr_t)((intptr_t)(raw & f->walk_addr_mask) + p->dmap_off);
+            level--;
+            nr = table_entries(p);
+            continue;
+        }
+        if (f->decode(&p->cfg, level, raw, &pte) || pte.kind == VC_PTE_TABLE)
+            return VC_ECORRUPT;
+        fill_entry(p, &pte, level, gfn, out);
+        return 0;
+    }
+}
+
 static int lookup(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
 {
+    const struct vc_p2m_format *f = p->fmt;
     const struct node *n = p->root;
 
+    if (p->dmap)
+        return lookup_direct(p, gfn, out);
     for (;;) {
         unsigned int i = (unsigned int)((gfn >> lorder(p, n->level)) & (n->nr - 1));
         struct ent e;
-        int rc = read_ent(p, n, i, &e);
+        int rc;
 
+        if (n->level > 0 && f->walk_table_mask) {
+            /* Fast path: descend without decode(), as hardware does. */
+            uint64_t raw = load_raw(n, i);
+            if ((raw & f->walk_table_mask) == f->walk_table_value) {
+                const struct node *c = __atomic_load_n(&n->child[i], __ATOMIC_ACQUIRE);
+                if (!c || vc_paddr_x(c->pa) != (raw & f->walk_addr_mask))
+                    return VC_ECORRUPT;
+                n = c;
+                continue;
+            }
+        }
+        rc = read_ent(p, n, i, &e);
         if (rc)
             return rc;
         if (e.pte.kind != VC_PTE_TABLE) {
@@ -1186,6 +1292,10 @@ int vc_p2m_create(const struct vc_host *host, const struct vc_p2m_config *cfg,
         goto fail;
     }
     p->nr_tables = 1;
+    p->dmap = !p->side && fmt->walk_table_mask && host->ops->direct_map &&
+              host->ops->direct_map(host->cookie, &p->dmap_off) &&
+              (void *)(intptr_t)((intptr_t)vc_paddr_x(p->root->pa) + p->dmap_off) ==
+                  (void *)p->root->va;
     *out = p;
     return 0;
 fail:

@@ -263,4 +263,8 @@ const struct vc_p2m_format vc_fmt_x86_64 = {
     .encode = encode,
     .decode = decode,
     .hw_pointer = hw_pointer,
+    /* APM vol 2 5.3: P set and PS (bit 7) clear above the last level is a table */
+    .walk_table_mask = UINT64_C(0x81),
+    .walk_table_value = UINT64_C(0x01),
+    .walk_addr_mask = UINT64_C(0x000ffffffffff000),
 };
