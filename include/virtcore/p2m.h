@@ -38,8 +38,11 @@ VC_BEGIN_DECLS
  * p2m) and then calls vc_flush_complete(), which returns them to the host.
  *
  * **Failure safety.** An operation allocates every table it may need before
- * it changes any entry. On #VC_ENOMEM (or any error) the tables are exactly
- * as before and the flush request is untouched.
+ * it changes any entry. On #VC_ENOMEM or an argument error the tables are
+ * exactly as before and the flush request is untouched. (#VC_ECORRUPT, table
+ * memory changed behind the engine's back, may stop an operation part-way;
+ * the flush then covers what was changed, and vc_p2m_audit() reports the
+ * damage.)
  *
  * **Locking.** If the host supplies locks, every changing operation takes
  * the p2m's lock (class #VC_LOCK_P2M) and vc_p2m_lookup() takes it too.

@@ -540,6 +540,26 @@ static void set_leaf(struct vc_p2m *p, struct op *op, struct node *n, unsigned i
     observe(p, gfn, span, cur->pte.kind != VC_PTE_EMPTY, new);
 }
 
+/*
+ * COUNT shortcut: a wholly covered entry that is not a table never needs a
+ * new table for unmap/type/access/sve changes (it is rewritten or left
+ * alone), so it need not be decoded in the COUNT pass. (An entry corrupted
+ * behind the engine's back is then found by APPLY, which stops there with
+ * VC_ECORRUPT; audit reports such damage.)
+ */
+static bool count_skip(const struct vc_p2m *p, const struct op *op, const struct tref *t,
+                       unsigned int i, bool full)
+{
+    uint64_t raw;
+
+    if (op->apply || !full || op->kind == OP_MAP || !p->fmt->walk_table_mask)
+        return false;
+    if (!t->node)
+        return true; /* a virtual table holds only leaves or nothing */
+    raw = load_raw(t->node, i);
+    return t->level == 0 || (raw & p->fmt->walk_table_mask) != p->fmt->walk_table_value;
+}
+
 static int op_entry(struct vc_p2m *p, struct op *op, const struct tref *t, unsigned int i,
                     uint64_t gfn)
 {
@@ -547,8 +567,11 @@ static int op_entry(struct vc_p2m *p, struct op *op, const struct tref *t, unsig
     bool full = gfn >= op->start && gfn + span <= op->end;
     struct ent cur;
     struct vc_pte new;
-    int rc = tref_ent(p, t, i, &cur);
+    int rc;
 
+    if (count_skip(p, op, t, i, full))
+        return 0;
+    rc = tref_ent(p, t, i, &cur);
     if (rc)
         return rc;
     switch (op->kind) {
@@ -668,6 +691,59 @@ static uint64_t map_run(struct vc_p2m *p, struct op *op, const struct tref *t, u
     return k;
 }
 
+/*
+ * Bulk attribute change (APPLY, type/access/sve): from entry @i, a run of
+ * wholly covered leaves whose raw values step by exactly one leaf (same
+ * attributes, contiguous frames: ordinary RAM) is rewritten from one
+ * decode and one encode. Returns the entries handled (0: use op_entry).
+ */
+static uint64_t attr_run(struct vc_p2m *p, struct op *op, const struct tref *t, uint64_t i,
+                         uint64_t last, uint64_t gfn)
+{
+    unsigned int shift = lorder(p, t->level);
+    uint64_t step = ((uint64_t)1 << shift) << VC_FRAME_SHIFT, kmax = last - i + 1, room, k;
+    struct node *n = t->node;
+    struct ent cur;
+    struct vc_pte new;
+    uint64_t raw0, new0;
+
+    if (!op->apply || !p->fmt->walk_addr_mask || gfn < op->start)
+        return 0;
+    room = (op->end - gfn) >> shift;
+    if (room < kmax)
+        kmax = room;
+    if (kmax < 2 || read_ent(p, n, (unsigned int)i, &cur) || cur.pte.kind != VC_PTE_LEAF)
+        return 0;
+    new = cur.pte;
+    if (op->kind == OP_TYPE) {
+        if (cur.pte.type != op->from)
+            return 0;
+        make_leaf(&new, cur.pte.addr, op->type, cur.pte.access, cur.pte.sve);
+    } else if (op->kind == OP_ACCESS) {
+        make_leaf(&new, cur.pte.addr, cur.pte.type, op->access, cur.pte.sve);
+    } else {
+        make_leaf(&new, cur.pte.addr, cur.pte.type, cur.pte.access, op->sve);
+    }
+    if (same_leaf(&cur.pte, &new) || needs_bbm(p, &cur.pte, &new))
+        return 0;
+    raw0 = load_raw(n, (unsigned int)i);
+    for (k = 1; k < kmax; k++)
+        if (load_raw(n, (unsigned int)(i + k)) != raw0 + k * step ||
+            (p->side && n->side[i + k] != n->side[i]))
+            break;
+    if (k < 2)
+        return 0;
+    new0 = p->fmt->encode(&p->cfg, t->level, &new);
+    for (uint64_t j = 0; j < k; j++) {
+        if (p->side)
+            n->side[i + j] = (uint8_t)((new.access & SIDE_ACCESS) | (new.sve ? SIDE_SVE : 0));
+        __atomic_store_n(&n->va[i + j], new0 + j * step, __ATOMIC_RELEASE);
+    }
+    note_flush(op, VC_FLUSH_MODIFIED, gfn, k << shift);
+    observe(p, gfn, k << shift, true, &new);
+    return k;
+}
+
 static int op_table(struct vc_p2m *p, struct op *op, const struct tref *t, uint64_t base)
 {
     unsigned int shift = lorder(p, t->level);
@@ -681,8 +757,9 @@ static int op_table(struct vc_p2m *p, struct op *op, const struct tref *t, uint6
         uint64_t gfn = base + (i << shift);
         int rc;
 
-        if (op->kind == OP_MAP) {
-            uint64_t k = map_run(p, op, t, i, last, gfn);
+        if (op->kind == OP_MAP || (op->apply && op->kind != OP_UNMAP)) {
+            uint64_t k = op->kind == OP_MAP ? map_run(p, op, t, i, last, gfn)
+                                            : attr_run(p, op, t, i, last, gfn);
             if (k) {
                 i += k - 1;
                 continue;

@@ -27,7 +27,7 @@ struct testhost {
     struct slot *slots;
     size_t cap, used, live[4];
     unsigned long attempts, fail_at, errors, logs[4];
-    bool injected, verbose;
+    bool injected, verbose, no_direct_map;
     char last_error[160];
 };
 
@@ -175,6 +175,15 @@ static void *phys_to_virt(void *cookie, vc_paddr_t pa)
     return va;
 }
 
+static bool direct_map(void *cookie, intptr_t *offset)
+{
+    struct testhost *t = cookie;
+
+    if (t->no_direct_map)
+        return false;
+    return t->inner->ops->direct_map(t->inner->cookie, offset);
+}
+
 static void *obj_alloc(void *cookie, size_t size)
 {
     struct testhost *t = cookie;
@@ -280,6 +289,7 @@ static const struct vc_host_ops testhost_ops = {
     .pt_alloc = pt_alloc,
     .pt_free = pt_free,
     .phys_to_virt = phys_to_virt,
+    .direct_map = direct_map,
     .alloc = obj_alloc,
     .free = obj_free,
     .lock_create = lock_create,
@@ -388,4 +398,9 @@ unsigned long testhost_logs(const struct testhost *t, unsigned int level)
 void testhost_set_verbose(struct testhost *t, bool on)
 {
     t->verbose = on;
+}
+
+void testhost_set_direct_map(struct testhost *t, bool on)
+{
+    t->no_direct_map = !on;
 }

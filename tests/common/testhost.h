@@ -41,6 +41,9 @@ unsigned long testhost_errors(const struct testhost *t);
 const char *testhost_last_error(const struct testhost *t);
 /* Log messages received at each level (enum vc_log_level index). */
 unsigned long testhost_logs(const struct testhost *t, unsigned int level);
+/* Offer the hosted arena's direct map to objects created afterwards
+ * (default: on), so both lookup paths can be tested. */
+void testhost_set_direct_map(struct testhost *t, bool on);
 /* Print log messages to stderr (default: silent). */
 void testhost_set_verbose(struct testhost *t, bool on);
 

@@ -29,6 +29,8 @@ struct fx {
 };
 
 void fx_init(struct fx *fx, const struct fmt_case *fc, unsigned int flags);
+/* The same, choosing whether the host offers its direct map. */
+void fx_init_dm(struct fx *fx, const struct fmt_case *fc, unsigned int flags, bool direct_map);
 /* Destroy and assert nothing leaked and no host misuse. */
 void fx_fini(struct fx *fx);
 /* Assert vc_p2m_audit() passes. */

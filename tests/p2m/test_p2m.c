@@ -147,12 +147,18 @@ static void count_bbm(void *arg, vc_gfn_t gfn, unsigned int order)
 
 void fx_init(struct fx *fx, const struct fmt_case *fc, unsigned int flags)
 {
+    fx_init_dm(fx, fc, flags, true);
+}
+
+void fx_init_dm(struct fx *fx, const struct fmt_case *fc, unsigned int flags, bool direct_map)
+{
     struct vc_p2m_config cfg = {0};
     int rc;
 
     memset(fx, 0, sizeof(*fx));
     fx->fc = fc;
     fx->th = testhost_new();
+    testhost_set_direct_map(fx->th, direct_map);
     cfg.format = fc->id;
     cfg.custom_format = fc->custom;
     cfg.fmt = fc->fmt;
@@ -864,14 +870,37 @@ static void compare(struct fx *fx, const struct model *m, uint64_t lo, uint64_t 
                   fx->fc->name, (unsigned long long)c.seen, (unsigned long long)mapped);
 }
 
-static void run_property(const struct fmt_case *fc, unsigned long steps, uint64_t seed)
+/* A few random lookups (locked and lock-free) in [gfn, gfn + nr) agree
+ * with the model. */
+static void check_lookups(struct fx *fx, const struct model *m, uint64_t gfn, uint64_t nr)
+{
+    for (int k = 0; k < 4; k++) {
+        uint64_t g = gfn + rnd() % nr;
+        struct vc_p2m_entry e, u;
+
+        ck_assert_int_eq(vc_p2m_lookup(fx->p, vc_gfn(g), &e), 0);
+        ck_assert_int_eq(vc_p2m_lookup_unlocked(fx->p, vc_gfn(g), &u), 0);
+        ck_assert_mem_eq(&e, &u, sizeof(e));
+        if (m->mfn[g] == VC_INVALID_FRAME) {
+            ck_assert_int_eq(e.type, VC_P2M_INVALID);
+        } else {
+            ck_assert_uint_eq(vc_mfn_x(e.mfn), m->mfn[g]);
+            ck_assert_uint_eq(e.type | e.access << 4 | (e.sve ? 256u : 0), m->attr[g]);
+            ck_assert_uint_eq(e.rights, vc_p2m_rights(e.type, e.access));
+            ck_assert_uint_eq(e.hw_perms & ~e.rights, 0);
+        }
+    }
+}
+
+static void run_property(const struct fmt_case *fc, unsigned long steps, uint64_t seed,
+                         bool direct_map)
 {
     struct fx fx;
     struct model m;
     unsigned int orders[6], nl;
     uint64_t g;
 
-    fx_init(&fx, fc, 0);
+    fx_init_dm(&fx, fc, 0, direct_map);
     nl = leaf_orders(&fx, orders);
     g = UINT64_C(1) << fx.order0;
     m.mfn = malloc(WIN * sizeof(*m.mfn));
@@ -961,6 +990,7 @@ static void run_property(const struct fmt_case *fc, unsigned long steps, uint64_
             compare(&fx, &m, gfn > 512 ? gfn - 512 : 0, gfn + 512);
             compare(&fx, &m, gfn + nr - 512, VC_MIN(gfn + nr + 512, WIN));
         }
+        check_lookups(&fx, &m, gfn, nr);
         if (step % 256 == 0)
             fx_audit(&fx);
         if (step % 16384 == 0)
@@ -981,7 +1011,17 @@ static unsigned long property_steps(void)
 
 START_TEST(p2m_property)
 {
-    run_property(&fmt_cases[_i], property_steps(), UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)_i);
+    run_property(&fmt_cases[_i], property_steps(), UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)_i,
+                 true);
+}
+END_TEST
+
+/* The lookup path through the engine's bookkeeping (hosts without a direct
+ * map), on the formats that would otherwise take the direct path. */
+START_TEST(p2m_property_no_direct_map)
+{
+    run_property(&fmt_cases[_i], property_steps() / 10, UINT64_C(0x1234567) + (uint64_t)_i,
+                 false);
 }
 END_TEST
 
@@ -1013,6 +1053,7 @@ static Suite *p2m_suite(void)
 
     tc = tcase_create("property");
     tcase_add_loop_test(tc, p2m_property, 0, n);
+    tcase_add_loop_test(tc, p2m_property_no_direct_map, 0, n);
     tcase_set_timeout(tc, 600);
     suite_add_tcase(s, tc);
 
