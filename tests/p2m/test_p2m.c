@@ -878,6 +878,8 @@ static void check_lookups(struct fx *fx, const struct model *m, uint64_t gfn, ui
         uint64_t g = gfn + rnd() % nr;
         struct vc_p2m_entry e, u;
 
+        memset(&e, 0, sizeof(e)); /* compared bytewise below: clear the padding */
+        memset(&u, 0, sizeof(u));
         ck_assert_int_eq(vc_p2m_lookup(fx->p, vc_gfn(g), &e), 0);
         ck_assert_int_eq(vc_p2m_lookup_unlocked(fx->p, vc_gfn(g), &u), 0);
         ck_assert_mem_eq(&e, &u, sizeof(e));
