@@ -42,6 +42,16 @@ static inline unsigned int vc_popcount64(uint64_t x)
     return (unsigned int)((x * UINT64_C(0x0101010101010101)) >> 56);
 }
 
+/* A spin-wait hint (x86 PAUSE, ARM YIELD), nothing elsewhere. */
+static inline void vc_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 /* Index of the lowest set bit; x must be non-zero. */
 static inline unsigned int vc_ctz64(uint64_t x)
 {

@@ -62,6 +62,9 @@ struct vc_p2m {
     uint64_t oa_frames;         /* 4K frames of output address space */
     vc_p2m_observer_fn obs;
     void *obs_arg;
+    /* Side formats: even when no side byte + entry pair is being written
+     * (a seqlock: lock-free lookups retry when it moved under them). */
+    uint64_t side_seq;
     bool dmap;                  /* tables reachable at pa + dmap_off */
     intptr_t dmap_off;
     unsigned long audit_gen;
@@ -156,6 +159,30 @@ static uint64_t load_raw(const struct node *n, unsigned int i)
     return __atomic_load_n(&n->va[i], __ATOMIC_ACQUIRE);
 }
 
+/*
+ * On side formats a leaf is two words (the entry and its side byte), written
+ * inside side_write_begin/end. Writers hold the p2m lock, so only the
+ * lock-free lookup can see a half-written pair; it retries (side_read_*).
+ */
+static void side_write_begin(struct vc_p2m *p)
+{
+    if (p->side) {
+        __atomic_store_n(&p->side_seq, p->side_seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+    }
+}
+
+static void side_write_end(struct vc_p2m *p)
+{
+    if (p->side)
+        __atomic_store_n(&p->side_seq, p->side_seq + 1, __ATOMIC_RELEASE);
+}
+
+static void side_store(struct node *n, unsigned int i, uint8_t v)
+{
+    __atomic_store_n(&n->side[i], v, __ATOMIC_RELAXED);
+}
+
 static int read_ent(const struct vc_p2m *p, const struct node *n, unsigned int i,
                     struct ent *e)
 {
@@ -171,7 +198,7 @@ static int read_ent(const struct vc_p2m *p, const struct node *n, unsigned int i
         if (!e->child || vc_paddr_x(e->child->pa) != e->pte.addr)
             return VC_ECORRUPT;
     } else if (e->pte.kind == VC_PTE_LEAF && p->side) {
-        uint8_t s = n->side[i];
+        uint8_t s = __atomic_load_n(&n->side[i], __ATOMIC_RELAXED);
         if (!(p->fmt->sw_fields & VC_FMT_SW_ACCESS))
             e->pte.access = s & SIDE_ACCESS;
         if (!(p->fmt->sw_fields & VC_FMT_SW_SVE))
@@ -226,11 +253,13 @@ static void write_ent(struct vc_p2m *p, struct node *n, unsigned int i, uint64_t
     }
     if (n->level > 0 && new->kind == VC_PTE_TABLE)
         __atomic_store_n(&n->child[i], child, __ATOMIC_RELEASE);
+    side_write_begin(p);
     if (p->side)
-        n->side[i] = new->kind == VC_PTE_LEAF
-                         ? (uint8_t)((new->access & SIDE_ACCESS) | (new->sve ? SIDE_SVE : 0))
-                         : 0;
+        side_store(n, i, new->kind == VC_PTE_LEAF
+                             ? (uint8_t)((new->access & SIDE_ACCESS) | (new->sve ? SIDE_SVE : 0))
+                             : 0);
     __atomic_store_n(&n->va[i], raw, __ATOMIC_RELEASE);
+    side_write_end(p);
     if (n->level > 0 && new->kind != VC_PTE_TABLE)
         __atomic_store_n(&n->child[i], NULL, __ATOMIC_RELEASE);
     if (old->kind == VC_PTE_EMPTY && new->kind != VC_PTE_EMPTY)
@@ -679,11 +708,13 @@ static uint64_t map_run(struct vc_p2m *p, struct op *op, const struct tref *t, u
 
         make_leaf(&leaf, mfn << VC_FRAME_SHIFT, op->type, op->access, true);
         raw = p->fmt->encode(&p->cfg, t->level, &leaf);
+        side_write_begin(p);
         for (uint64_t j = 0; j < k; j++) {
             if (p->side)
-                n->side[i + j] = side;
+                side_store(n, (unsigned int)(i + j), side);
             __atomic_store_n(&n->va[i + j], raw + j * step, __ATOMIC_RELEASE);
         }
+        side_write_end(p);
         n->used += (unsigned int)k;
         note_flush(op, VC_FLUSH_ADDED, gfn, k * span);
         observe(p, gfn, k * span, false, &leaf);
@@ -734,11 +765,14 @@ static uint64_t attr_run(struct vc_p2m *p, struct op *op, const struct tref *t, 
     if (k < 2)
         return 0;
     new0 = p->fmt->encode(&p->cfg, t->level, &new);
+    side_write_begin(p);
     for (uint64_t j = 0; j < k; j++) {
         if (p->side)
-            n->side[i + j] = (uint8_t)((new.access & SIDE_ACCESS) | (new.sve ? SIDE_SVE : 0));
+            side_store(n, (unsigned int)(i + j),
+                       (uint8_t)((new.access & SIDE_ACCESS) | (new.sve ? SIDE_SVE : 0)));
         __atomic_store_n(&n->va[i + j], new0 + j * step, __ATOMIC_RELEASE);
     }
+    side_write_end(p);
     note_flush(op, VC_FLUSH_MODIFIED, gfn, k << shift);
     observe(p, gfn, k << shift, true, &new);
     return k;
@@ -1080,6 +1114,31 @@ static int lookup(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
     }
 }
 
+/*
+ * A lookup that is consistent on side formats without the lock: retry while
+ * a writer was between the two stores of a leaf (see side_write_begin).
+ */
+static int lookup_consistent(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
+{
+    uint64_t s1, s2;
+    int rc;
+
+    if (!p->side)
+        return lookup(p, gfn, out);
+    for (;;) {
+        s1 = __atomic_load_n(&p->side_seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1) {
+            vc_cpu_relax();
+            continue;
+        }
+        rc = lookup(p, gfn, out);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        s2 = __atomic_load_n(&p->side_seq, __ATOMIC_RELAXED);
+        if (s1 == s2)
+            return rc;
+    }
+}
+
 int vc_p2m_lookup(struct vc_p2m *p, vc_gfn_t gfn, struct vc_p2m_entry *out)
 {
     int rc;
@@ -1106,7 +1165,7 @@ int vc_p2m_lookup_unlocked(struct vc_p2m *p, vc_gfn_t gfn, struct vc_p2m_entry *
      * and its child pointer; read_ent() then sees a mismatch. Retry: the
      * writer finishes each entry in a bounded number of stores. */
     for (int tries = 0; tries < 64; tries++) {
-        rc = lookup(p, vc_gfn_x(gfn), out);
+        rc = lookup_consistent(p, vc_gfn_x(gfn), out);
         if (rc != VC_ECORRUPT)
             return rc;
     }

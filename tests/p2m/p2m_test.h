@@ -37,5 +37,7 @@ void fx_fini(struct fx *fx);
 void fx_audit(struct fx *fx);
 
 void p2m_add_format_tests(Suite *s);
+void p2m_add_regress_tests(Suite *s);
+void p2m_add_concurrency_tests(Suite *s);
 
 #endif

@@ -1060,6 +1060,8 @@ static Suite *p2m_suite(void)
     suite_add_tcase(s, tc);
 
     p2m_add_format_tests(s);
+    p2m_add_regress_tests(s);
+    p2m_add_concurrency_tests(s);
     return s;
 }
 
