@@ -260,8 +260,9 @@ VC_API int vc_p2m_set_entry(struct vc_p2m *p2m, vc_gfn_t gfn, vc_mfn_t mfn,
  * @param gfn first frame
  * @param nr number of frames
  * @param flush accumulates the flush (freed tables go on its deferred list)
- * @return 0; #VC_ERANGE; #VC_EOVERFLOW; #VC_ENOMEM (a superpage that is only
- *         partly unmapped needs a table)
+ * @return 0; #VC_EINVAL for nr == 0 or a NULL flush; #VC_ERANGE; #VC_EOVERFLOW;
+ *         #VC_EALIGN (16K/64K granules); #VC_ECORRUPT; #VC_ENOMEM (a
+ *         superpage that is only partly unmapped needs a table)
  */
 VC_API int vc_p2m_unmap(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr,
                         struct vc_flush *flush);
@@ -278,7 +279,8 @@ VC_API int vc_p2m_unmap(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr,
  * @param from the type to change (not VC_P2M_INVALID)
  * @param to the new type (not VC_P2M_INVALID)
  * @param flush accumulates the flush
- * @return 0; #VC_EINVAL; #VC_ERANGE; #VC_EOVERFLOW; #VC_ENOMEM
+ * @return 0; #VC_EINVAL (bad type, nr == 0, NULL flush); #VC_ERANGE;
+ *         #VC_EOVERFLOW; #VC_EALIGN; #VC_ECORRUPT; #VC_ENOMEM
  */
 VC_API int vc_p2m_change_type(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr,
                               enum vc_p2m_type from, enum vc_p2m_type to,
@@ -291,7 +293,8 @@ VC_API int vc_p2m_change_type(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr,
  * @param nr number of frames
  * @param access the new access
  * @param flush accumulates the flush
- * @return 0; #VC_EINVAL; #VC_ERANGE; #VC_EOVERFLOW; #VC_ENOMEM
+ * @return 0; #VC_EINVAL (bad access, nr == 0, NULL flush); #VC_ERANGE;
+ *         #VC_EOVERFLOW; #VC_EALIGN; #VC_ECORRUPT; #VC_ENOMEM
  */
 VC_API int vc_p2m_set_access(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr,
                              enum vc_p2m_access access, struct vc_flush *flush);
@@ -303,7 +306,8 @@ VC_API int vc_p2m_set_access(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr,
  * @param nr number of frames
  * @param sve the new value
  * @param flush accumulates the flush
- * @return 0; #VC_ERANGE; #VC_EOVERFLOW; #VC_ENOMEM
+ * @return 0; #VC_EINVAL (nr == 0, NULL flush); #VC_ERANGE; #VC_EOVERFLOW;
+ *         #VC_EALIGN; #VC_ECORRUPT; #VC_ENOMEM
  */
 VC_API int vc_p2m_set_suppress_ve(struct vc_p2m *p2m, vc_gfn_t gfn, uint64_t nr, bool sve,
                                   struct vc_flush *flush);

@@ -27,7 +27,13 @@
  *     record agrees with the model;
  *   - on break-before-make formats (ARM), the entry is invalid whenever
  *     bbm_flush() runs, and every frame whose output or memory type changed
- *     while mapped was covered by a bbm_flush() call.
+ *     while mapped was covered by a bbm_flush() call (other formats never
+ *     get the call);
+ *   - a successful operation returns no memory to the host: freed tables
+ *     (and their bookkeeping, which unlocked lookups read) wait for
+ *     vc_flush_complete() (XSA-346);
+ *   - lookups (locked and unlocked) of the op's first, last and next frame
+ *     agree with the model, including the span their order reports.
  *
  * Allocation failure: an operation can ask for the Nth host allocation to
  * fail (the host ops are the hosted layer's, wrapped). If it does, the call
@@ -40,7 +46,22 @@
  * (only the root may remain), the p2m is destroyed and the hosted layer
  * must show no live page-table bytes or objects.
  *
- * Any mismatch prints a diagnosis and calls abort().
+ * Any mismatch prints a diagnosis and calls abort(). FUZZ_P2M_TRACE=1
+ * prints every operation and its result (for triage).
+ *
+ * Input layout: byte 0 picks the configuration (bits 0-2: format, 3: no
+ * merging, 4: no 1G leaves, 5: max_order one superpage level, 6: EPT
+ * without execute-only, 7: fail an allocation of vc_p2m_create, the Nth
+ * with N = 1 + byte 1 % 6). Then operations of OP_BYTES bytes each (a
+ * short tail is zero-padded):
+ *   0: kind (bits 0-2: map, map, unmap, change_type, set_access,
+ *      set_suppress_ve, set_entry, lookup; bit 3: unlocked lookup)
+ *   1: bits 0-2 frame mode (see decode_op), 3 raw (possibly invalid)
+ *      type/access/order, 4 no rounding to the granule, 5-7: 5 or 6 fail
+ *      an allocation, 7 pass a NULL flush
+ *   2-4 frame offset, 5-6 count, 7-9 machine frame (bits 22-23 of it: the
+ *   mode), 10 type (change_type: from | to << 4), 11 access (bit 0: sve),
+ *   12 set_entry order, 13 which allocation fails (1 + b % 12).
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -91,6 +112,7 @@ static struct vc_host_ops wrap_ops;
 static struct vc_host wrap_host;
 
 static unsigned long alloc_attempts; /* pt_alloc + alloc calls, ever */
+static unsigned long frees;          /* pt_free + free calls, ever */
 static unsigned long fail_at;        /* fail the attempt with this number (0: never) */
 static bool injected;                /* an attempt was failed since arming */
 
@@ -116,6 +138,20 @@ static void *wrap_alloc(void *cookie, size_t size)
     if (alloc_should_fail())
         return NULL;
     return inner_ops->alloc(cookie, size);
+}
+
+/* Releases are counted: a successful operation must return nothing to the
+ * host (freed tables wait for vc_flush_complete()). */
+static void wrap_pt_free(void *cookie, void *va, vc_paddr_t pa, size_t size)
+{
+    frees++;
+    inner_ops->pt_free(cookie, va, pa, size);
+}
+
+static void wrap_free(void *cookie, void *p, size_t size)
+{
+    frees++;
+    inner_ops->free(cookie, p, size);
 }
 
 static void wrap_log(void *cookie, enum vc_log_level level, const char *fmt, va_list ap)
@@ -157,6 +193,8 @@ static void host_init(void)
     wrap_ops = *inner_ops;
     wrap_ops.pt_alloc = wrap_pt_alloc;
     wrap_ops.alloc = wrap_alloc;
+    wrap_ops.pt_free = wrap_pt_free;
+    wrap_ops.free = wrap_free;
     wrap_ops.log = wrap_log;
     wrap_host.ops = &wrap_ops;
 }
@@ -484,16 +522,18 @@ static HOT void check_lookup(uint64_t gfn, bool unlocked)
 
 /* ---- snapshots (for the allocation-failure check) ------------------------------ */
 
+/* No padding: snapshots are compared bytewise. */
 struct snap_ent {
     uint64_t gfn, raw;
-    uint32_t level;
-    uint8_t access, sve;
+    uint64_t meta; /* level | access << 8 | sve << 16 */
 };
 
 struct snap {
     struct snap_ent *e;
     size_t n, cap;
 };
+
+_Static_assert(sizeof(struct snap_ent) == 24, "struct snap_ent has padding");
 
 static struct snap snap_before, snap_after;
 
@@ -509,10 +549,10 @@ static HOT int snap_cb(const struct vc_p2m_visit *v, void *arg)
     }
     s->e[s->n].gfn = vc_gfn_x(v->gfn);
     s->e[s->n].raw = v->raw;
-    s->e[s->n].level = v->level;
+    s->e[s->n].meta = v->level;
     /* side-array fields (ARM) are not in the raw entry */
-    s->e[s->n].access = v->kind == VC_VISIT_LEAF ? (uint8_t)v->entry.access : 0;
-    s->e[s->n].sve = v->kind == VC_VISIT_LEAF ? v->entry.sve : 0;
+    if (v->kind == VC_VISIT_LEAF)
+        s->e[s->n].meta |= (uint64_t)v->entry.access << 8 | (uint64_t)v->entry.sve << 16;
     s->n++;
     return 0;
 }
@@ -642,7 +682,7 @@ static void decode_op(struct reader *r, struct fop *op)
 {
     uint8_t c[OP_BYTES];
     unsigned int mode, mmode, top;
-    bool raw, misalign;
+    bool raw, misalign, hot;
     uint64_t off, n16, m24;
     uint64_t b1 = UINT64_C(1) << z.orders[z.nl > 1 ? 1 : 0];
     uint64_t b2 = UINT64_C(1) << z.orders[z.nl > 2 ? 2 : z.nl - 1];
@@ -666,24 +706,27 @@ static void decode_op(struct reader *r, struct fop *op)
     if (b2 > WIN / 4)
         b2 = WIN / 4;
 
-    /* Frames and count. */
+    /* Frames and count. Half the time (top bit of the offset clear) the
+     * frames come from a small hot region, so that operations overlap,
+     * split each other's superpages and fill each other's tables. */
+    hot = !(off & 0x800000);
     switch (mode) {
     case 0: /* small, low in window A */
-        op->gfn = off & 0xffff;
+        op->gfn = off & (hot ? 0x7ff : 0xffff);
         op->nr = 1 + (n16 & 31);
         break;
     case 1: /* medium, low in window A */
-        op->gfn = off & 0xffff;
+        op->gfn = off & (hot ? 0x7ff : 0xffff);
         op->nr = 1 + (n16 & 2047);
         break;
     case 2: /* around a superpage boundary */
-        op->gfn = ((off >> 8) & 63) * b1 + (uint64_t)(int64_t)(int8_t)(off & 0xff);
+        op->gfn = ((off >> 8) & (hot ? 3 : 63)) * b1 + (uint64_t)(int64_t)(int8_t)(off & 0xff);
         op->nr = 1 + n16 % 600;
         break;
     case 3:   /* superpage-sized, with a granule more or less */
     case 4: { /* largest-leaf-sized */
         uint64_t b = mode == 3 ? b1 : b2;
-        op->gfn = (off % (WIN / b)) * b;
+        op->gfn = (off % (hot ? 4 : WIN / b)) * b;
         op->nr = (mode == 3 ? 1 + (n16 & 3) : 1) * b;
         switch ((n16 >> 2) & 3) {
         case 1:
@@ -703,7 +746,7 @@ static void decode_op(struct reader *r, struct fop *op)
             op->gfn = z.ia - b1 * (1 + (off & 7));
             op->nr = b1 * (1 + ((n16 >> 8) & 7));
         } else {
-            op->gfn = z.ia - 1 - (off & 0xffff);
+            op->gfn = z.ia - 1 - (off & (hot ? 0x7ff : 0xffff));
             op->nr = 1 + (n16 & 4095);
         }
         break;
@@ -712,7 +755,7 @@ static void decode_op(struct reader *r, struct fop *op)
         op->nr = special(c[5] >> 5, n16 & 0x1fff, z.ia);
         break;
     default: /* many superpages */
-        op->gfn = (off & 31) * b1;
+        op->gfn = (off & (hot ? 3 : 31)) * b1;
         op->nr = (1 + (n16 & 63)) * b1;
         break;
     }
@@ -1049,6 +1092,7 @@ static void run_op(const struct fop *op)
     struct vc_flush f;
     bool valid = errs == 0;
     uint64_t margin = 512; /* frames: a whole table of 4K entries, 32 of 64K */
+    unsigned long frees0;
     int rc;
 
     if (op->kind == K_LOOKUP) {
@@ -1105,6 +1149,7 @@ static void run_op(const struct fop *op)
         vc_hosted_stats(hosted, &st0);
         begin_op(op, &f);
         arm_failure(op->nth);
+        frees0 = frees;
         rc = call_op(op, &f);
         disarm_failure();
         z.in_op = false;
@@ -1135,6 +1180,7 @@ static void run_op(const struct fop *op)
         /* and now for real */
     }
 
+    frees0 = frees;
     begin_op(op, &f);
     rc = call_op(op, &f);
     z.in_op = false;
@@ -1144,6 +1190,11 @@ static void run_op(const struct fop *op)
              (unsigned long long)op->mfn, op->from, op->type, op->access, op->order,
              vc_errname(rc));
 applied:
+    /* Nothing goes back to the host before the flush completes (hardware
+     * and unlocked lookups may still walk unlinked tables: XSA-346). */
+    if (frees != frees0)
+        fail("a successful op released %lu allocations before the flush completed",
+             frees - frees0);
     apply_and_check(op, &f);
     if (trace)
         fprintf(stderr,

@@ -46,6 +46,10 @@ static struct {
     uint64_t gfn;
     int rc;                  /* the writer's result */
     unsigned int fired;
+    /* The writer's flush: completed (tables released) only after the
+     * interrupted lookup has returned, as vc_p2m_lookup_unlocked()
+     * requires. */
+    struct vc_flush pending;
 } hook;
 
 static int hooked_decode(const struct vc_p2m_format_cfg *cfg, unsigned int level, uint64_t raw,
@@ -56,18 +60,13 @@ static int hooked_decode(const struct vc_p2m_format_cfg *cfg, unsigned int level
 
     if (a != HOOK_NONE && rc == 0 && level == 0 && pte->kind == VC_PTE_LEAF) {
         /* The reader holds the raw leaf; a writer changes the entry now. */
-        struct vc_flush f;
-
         hook.action = HOOK_NONE; /* the writer's own decodes pass through */
         hook.fired++;
-        vc_flush_init(&f);
         if (a == HOOK_SET_ACCESS_R)
-            hook.rc = vc_p2m_set_access(hook.p, vc_gfn(hook.gfn), 1, VC_ACCESS_R, &f);
-        else
-            hook.rc = vc_p2m_unmap(hook.p, vc_gfn(hook.gfn), 1, &f);
-        /* Nothing is freed by a 4K change, so completing the flush here
-         * releases nothing the reader could still reach. */
-        vc_flush_complete(&f);
+            hook.rc = vc_p2m_set_access(hook.p, vc_gfn(hook.gfn), 1, VC_ACCESS_R,
+                                        &hook.pending);
+        else /* empties the tables above the page: they are freed with the flush */
+            hook.rc = vc_p2m_unmap(hook.p, vc_gfn(hook.gfn), 1, &hook.pending);
     }
     return rc;
 }
@@ -95,6 +94,7 @@ static void rx_init(struct rx *x)
     hooked_fmt = *arm_fmt; /* same encoding, side array, break-before-make */
     hooked_fmt.decode = hooked_decode;
     memset(&hook, 0, sizeof(hook));
+    vc_flush_init(&hook.pending);
 
     x->th = testhost_new();
     cfg.custom_format = &hooked_fmt;
@@ -140,6 +140,7 @@ START_TEST(p2m_regress_unlocked_side_torn_access)
     hook.gfn = 0x10;
     hook.action = HOOK_SET_ACCESS_R;
     ck_assert_int_eq(vc_p2m_lookup_unlocked(x.p, vc_gfn(0x10), &e), 0);
+    vc_flush_complete(&hook.pending); /* the lookup has returned */
     ck_assert_uint_eq(hook.fired, 1);
     ck_assert_int_eq(hook.rc, 0);
 
@@ -173,6 +174,7 @@ START_TEST(p2m_regress_unlocked_side_torn_unmap)
     hook.gfn = 0x10;
     hook.action = HOOK_UNMAP;
     ck_assert_int_eq(vc_p2m_lookup_unlocked(x.p, vc_gfn(0x10), &e), 0);
+    vc_flush_complete(&hook.pending); /* the lookup has returned */
     ck_assert_uint_eq(hook.fired, 1);
     ck_assert_int_eq(hook.rc, 0);
 
