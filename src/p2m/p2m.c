@@ -1027,7 +1027,7 @@ int vc_p2m_set_suppress_ve(struct vc_p2m *p, vc_gfn_t gfn, uint64_t nr, bool sve
 
 /* ---- lookup ------------------------------------------------------------------------- */
 
-static void fill_entry(const struct vc_p2m *p, const struct vc_pte *pte, unsigned int level,
+static inline void fill_entry(const struct vc_p2m *p, const struct vc_pte *pte, unsigned int level,
                        uint64_t gfn, struct vc_p2m_entry *out)
 {
     unsigned int order = lorder(p, level);
@@ -1057,7 +1057,7 @@ static void fill_entry(const struct vc_p2m *p, const struct vc_pte *pte, unsigne
  * walks. Only for formats that keep every field in the entry and describe
  * their table entries (fast-walk descriptor).
  */
-static int lookup_direct(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
+static inline int lookup_direct(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
 {
     const struct vc_p2m_format *f = p->fmt;
     const uint64_t *t = p->root->va;
@@ -1161,6 +1161,8 @@ int vc_p2m_lookup_unlocked(struct vc_p2m *p, vc_gfn_t gfn, struct vc_p2m_entry *
         return VC_EINVAL;
     if (vc_gfn_x(gfn) >= p->ia_frames)
         return VC_ERANGE;
+    if (p->dmap) /* one load per level, no bookkeeping to race with */
+        return lookup_direct(p, vc_gfn_x(gfn), out);
     /* A concurrent writer may swap a table between our reading the entry
      * and its child pointer; read_ent() then sees a mismatch. Retry: the
      * writer finishes each entry in a bounded number of stores. */
