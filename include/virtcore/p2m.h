@@ -51,7 +51,10 @@ VC_BEGIN_DECLS
  * vc_p2m_lookup_unlocked()) never sees a torn entry; on formats that need
  * break-before-make (ARM), a valid entry whose output or size changes is
  * first invalidated, the config's bbm_flush() is called, and only then is
- * the new entry written.
+ * the new entry written; a valid entry that becomes empty is invalidated
+ * through bbm_flush() at once, so a later mapping there (even under the
+ * same pending vc_flush) never meets a stale translation. Rewriting an
+ * entry drops the accessed/dirty bits hardware set in it.
  * @{
  */
 
@@ -201,7 +204,9 @@ VC_API int vc_p2m_create(const struct vc_host *host, const struct vc_p2m_config 
  * @brief Destroy a p2m and free all its tables at once.
  *
  * The caller guarantees that no hardware walker can use the tables any
- * more (the p2m is no longer loaded anywhere and was flushed).
+ * more (the p2m is no longer loaded anywhere and was flushed). Flushes
+ * still holding tables of this p2m on their deferred lists may be completed
+ * after destroy: those tables carry their own reference to the host.
  *
  * @param p2m the p2m, or NULL
  */
@@ -328,14 +333,21 @@ VC_API int vc_p2m_lookup(struct vc_p2m *p2m, vc_gfn_t gfn, struct vc_p2m_entry *
  *
  * Safe against one concurrent writer provided tables that writer frees are
  * released (vc_flush_complete()) only after this call has returned, the
- * same condition as for hardware walkers. The result is the mapping before
- * or after any concurrent change of the frame.
+ * same condition as for hardware walkers. The result is what a hardware
+ * walker could see: the mapping before or after any concurrent change of
+ * the frame, or, on a break-before-make format (ARM) while the writer is
+ * between break and make, the frame unmapped (hardware would fault and the
+ * guest retry). When the host has a direct map (vc_host_ops.direct_map)
+ * and the format a fast-walk descriptor, the walk follows entries exactly
+ * as hardware does, without checking them against the engine's
+ * bookkeeping; vc_p2m_lookup() and vc_p2m_audit() do check.
  *
  * @param p2m the p2m
  * @param gfn the frame
  * @param[out] out its mapping
- * @return as vc_p2m_lookup(); #VC_ECORRUPT also if 64 consecutive attempts
- *         raced with table replacement
+ * @return as vc_p2m_lookup(); #VC_EAGAIN if it kept racing with a writer
+ *         (64 table replacements, or a writer stalled inside an entry
+ *         update on a side-array format): call again, or take the lock
  */
 VC_API int vc_p2m_lookup_unlocked(struct vc_p2m *p2m, vc_gfn_t gfn,
                                   struct vc_p2m_entry *out);

@@ -146,8 +146,10 @@ struct vc_p2m_format {
      * is a table entry exactly when (raw & walk_table_mask) ==
      * walk_table_value, and then (raw & walk_addr_mask) is the next table's
      * physical address. Lookups use it to descend without calling decode();
-     * the leaf is still decoded, and every table pointer is checked against
-     * the engine's bookkeeping. A format that sets it also promises that
+     * the leaf is still decoded. vc_p2m_lookup() checks every table pointer
+     * against the engine's bookkeeping; vc_p2m_lookup_unlocked() with a host
+     * direct map follows it as hardware does (vc_p2m_audit() checks that
+     * the descriptor agrees with decode() on every entry). A format that sets it also promises that
      * leaves store their address unmodified in (raw & walk_addr_mask), so
      * encode(addr + d) == encode(addr) + d for a leaf-aligned d: the engine
      * then fills runs of empty entries without calling encode() per entry.

@@ -35,7 +35,8 @@
 
 struct node {
     struct vc_deferred_free dfree; /* must stay first: released via container_of */
-    struct vc_p2m *p2m;
+    struct vc_host host;   /* own copy: a deferred release may outlive the p2m */
+    struct vc_p2m *p2m;    /* owner; never used after the node left the tree */
     uint64_t *va;          /* the table entries */
     vc_paddr_t pa;         /* physical address hardware uses */
     size_t size;           /* bytes of the table allocation */
@@ -260,6 +261,12 @@ static void write_ent(struct vc_p2m *p, struct node *n, unsigned int i, uint64_t
                              : 0);
     __atomic_store_n(&n->va[i], raw, __ATOMIC_RELEASE);
     side_write_end(p);
+    if (p->fmt->needs_bbm && old->kind != VC_PTE_EMPTY && new->kind == VC_PTE_EMPTY) {
+        /* Invalidate now, as KVM does on stage 2: a later "make" over this
+         * range (possibly under the same pending vc_flush) must not meet a
+         * stale translation of a different size or output. */
+        p->config.bbm_flush(p->config.bbm_arg, vc_gfn(gfn), lorder(p, n->level));
+    }
     if (n->level > 0 && new->kind != VC_PTE_TABLE)
         __atomic_store_n(&n->child[i], NULL, __ATOMIC_RELEASE);
     if (old->kind == VC_PTE_EMPTY && new->kind != VC_PTE_EMPTY)
@@ -272,7 +279,7 @@ static void write_ent(struct vc_p2m *p, struct node *n, unsigned int i, uint64_t
 
 static void node_release_now(struct node *n)
 {
-    const struct vc_host *h = &n->p2m->host;
+    const struct vc_host host = n->host, *h = &host;
 
     if (n->child)
         vc_host_free(h, n->child, n->nr * sizeof(*n->child));
@@ -296,6 +303,7 @@ static struct node *node_alloc(struct vc_p2m *p, unsigned int level, unsigned in
 
     if (!n)
         return NULL;
+    n->host = p->host;
     n->p2m = p;
     n->level = level;
     n->nr = nr;
@@ -1085,8 +1093,6 @@ static int lookup(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry *out)
     const struct vc_p2m_format *f = p->fmt;
     const struct node *n = p->root;
 
-    if (p->dmap)
-        return lookup_direct(p, gfn, out);
     for (;;) {
         unsigned int i = (unsigned int)((gfn >> lorder(p, n->level)) & (n->nr - 1));
         struct ent e;
@@ -1125,7 +1131,9 @@ static int lookup_consistent(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry
 
     if (!p->side)
         return lookup(p, gfn, out);
-    for (;;) {
+    /* Bounded: a writer's window is two stores, but a caller interrupting
+     * the writer on its own CPU must not spin forever. */
+    for (unsigned long spins = 0; spins < (1ul << 20); spins++) {
         s1 = __atomic_load_n(&p->side_seq, __ATOMIC_ACQUIRE);
         if (s1 & 1) {
             vc_cpu_relax();
@@ -1137,6 +1145,7 @@ static int lookup_consistent(struct vc_p2m *p, uint64_t gfn, struct vc_p2m_entry
         if (s1 == s2)
             return rc;
     }
+    return VC_EAGAIN;
 }
 
 int vc_p2m_lookup(struct vc_p2m *p, vc_gfn_t gfn, struct vc_p2m_entry *out)
@@ -1171,7 +1180,7 @@ int vc_p2m_lookup_unlocked(struct vc_p2m *p, vc_gfn_t gfn, struct vc_p2m_entry *
         if (rc != VC_ECORRUPT)
             return rc;
     }
-    return rc;
+    return rc == VC_ECORRUPT ? VC_EAGAIN : rc;
 }
 
 /* ---- walker --------------------------------------------------------------------------- */
@@ -1278,6 +1287,11 @@ static int audit_table(struct vc_p2m *p, struct node *n, unsigned int level, str
         return audit_fail(a, "a table belongs to another p2m");
     if (p->host.ops->phys_to_virt(p->host.cookie, n->pa) != (void *)n->va)
         return audit_fail(a, "a table's physical address does not map back to it");
+    if (p->dmap && (void *)(intptr_t)((intptr_t)vc_paddr_x(n->pa) + p->dmap_off) != (void *)n->va)
+        return audit_fail(a, "a table is not where the host's direct map says");
+    if (n->nr != (n == p->root ? p->cfg.root_entries : table_entries(p)) ||
+        n->size != (n == p->root ? p->cfg.root_size : table_bytes(p)))
+        return audit_fail(a, "a table has the wrong size");
     for (unsigned int i = 0; i < n->nr; i++) {
         struct ent e;
         uint64_t raw = load_raw(n, i);
@@ -1288,6 +1302,12 @@ static int audit_table(struct vc_p2m *p, struct node *n, unsigned int level, str
             return audit_fail(a, "a child pointer under a non-table entry");
         if (e.pte.kind != VC_PTE_LEAF && p->side && n->side[i])
             return audit_fail(a, "side bits under a non-leaf entry");
+        if (p->side && (n->side[i] & ~(SIDE_ACCESS | SIDE_SVE)))
+            return audit_fail(a, "reserved side bits set");
+        if (level > 0 && p->fmt->walk_table_mask &&
+            ((raw & p->fmt->walk_table_mask) == p->fmt->walk_table_value) !=
+                (e.pte.kind == VC_PTE_TABLE))
+            return audit_fail(a, "the fast-walk descriptor disagrees with decode");
         if (e.pte.kind == VC_PTE_EMPTY) {
             if (raw != 0)
                 return audit_fail(a, "an empty entry is not zero");
@@ -1406,8 +1426,20 @@ int vc_p2m_create(const struct vc_host *host, const struct vc_p2m_config *cfg,
     if (rc)
         goto fail;
     rc = VC_EINVAL;
-    if (p->cfg.granule_shift < VC_FRAME_SHIFT || p->cfg.root_level >= MAX_LEVELS ||
-        p->cfg.ia_bits <= VC_FRAME_SHIFT || p->cfg.ia_bits > 64 || p->cfg.oa_bits > 64)
+    /* Bound what a (custom) format may configure, so no shift below is
+     * undefined and the root fits its allocation. */
+    if (p->cfg.granule_shift < VC_FRAME_SHIFT || p->cfg.granule_shift > 16 ||
+        p->cfg.bits_per_level == 0 || p->cfg.bits_per_level > p->cfg.granule_shift - 3 ||
+        p->cfg.root_level >= MAX_LEVELS || p->cfg.ia_bits <= p->cfg.granule_shift ||
+        p->cfg.ia_bits > 64 || p->cfg.oa_bits <= p->cfg.granule_shift || p->cfg.oa_bits > 52 ||
+        p->cfg.root_entries == 0 || (p->cfg.root_entries & (p->cfg.root_entries - 1)) ||
+        /* the root's entries must cover the input space */
+        p->cfg.granule_shift + p->cfg.root_level * p->cfg.bits_per_level +
+                vc_ctz64(p->cfg.root_entries) < p->cfg.ia_bits ||
+        p->cfg.root_size < (size_t)p->cfg.root_entries * 8 ||
+        p->cfg.root_size < ((size_t)1 << p->cfg.granule_shift) ||
+        (p->cfg.root_size & (p->cfg.root_size - 1)) ||
+        (fmt->walk_table_mask && !fmt->walk_addr_mask))
         goto fail;
     p->order0 = p->cfg.granule_shift - VC_FRAME_SHIFT;
     p->side = (fmt->sw_fields & (VC_FMT_SW_ACCESS | VC_FMT_SW_SVE)) !=

@@ -190,9 +190,116 @@ START_TEST(p2m_regress_unlocked_side_torn_unmap)
 }
 END_TEST
 
+/* ---- found by review (helper session, 2026-11-21) ----------------------------------- */
+
+/* A flush completed after vc_p2m_destroy() released tables through the
+ * freed p2m (use-after-free): nodes now carry their own copy of the host. */
+START_TEST(p2m_regress_flush_after_destroy)
+{
+    struct fx fx;
+    struct vc_flush f;
+    uint64_t g;
+
+    fx_init(&fx, &fmt_cases[2], 0); /* ept4 */
+    g = 1;
+    vc_flush_init(&f);
+    ck_assert_int_eq(vc_p2m_map(fx.p, vc_gfn(0x1000), vc_mfn(7), 3 * g, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    vc_flush_complete(&f);
+    ck_assert_int_eq(vc_p2m_unmap(fx.p, vc_gfn(0x1000), 3 * g, &f), 0);
+    ck_assert_uint_gt(f.nr_deferred, 0);
+    vc_p2m_destroy(fx.p);
+    fx.p = NULL;
+    vc_flush_complete(&f); /* the guest is gone; its invalidation completes */
+    ck_assert_uint_eq(testhost_live(fx.th), 0);
+    ck_assert_uint_eq(testhost_errors(fx.th), 0);
+    testhost_free(fx.th);
+}
+END_TEST
+
+/* On a break-before-make format, unmapping a block and mapping something of
+ * another size or frame there under the same pending flush skipped the
+ * break: a valid -> empty transition now invalidates at once. */
+START_TEST(p2m_regress_bbm_unmap_then_remap)
+{
+    struct fx fx;
+    struct vc_flush f;
+    unsigned long before;
+
+    fx_init(&fx, &fmt_cases[1], 0); /* ref-side-bbm */
+    vc_flush_init(&f);
+    ck_assert_int_eq(vc_p2m_map(fx.p, vc_gfn(512), vc_mfn(1024), 512, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    vc_flush_complete(&f);
+    before = fx.bbm_calls;
+    /* B: 2M block away, 4K page with another frame in, one flush. */
+    ck_assert_int_eq(vc_p2m_unmap(fx.p, vc_gfn(512), 512, &f), 0);
+    ck_assert_uint_gt(fx.bbm_calls, before);
+    ck_assert_int_eq(vc_p2m_map(fx.p, vc_gfn(512), vc_mfn(77), 1, VC_P2M_RAM_RW, VC_ACCESS_RWX,
+                                &f), 0);
+    vc_flush_complete(&f);
+    /* C: 512 small pages away (table freed), one 2M block in, one flush. */
+    ck_assert_int_eq(vc_p2m_map(fx.p, vc_gfn(2048), vc_mfn(3), 512, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    vc_flush_complete(&f);
+    before = fx.bbm_calls;
+    ck_assert_int_eq(vc_p2m_unmap(fx.p, vc_gfn(2048), 512, &f), 0);
+    ck_assert_uint_gt(fx.bbm_calls, before);
+    ck_assert_int_eq(vc_p2m_map(fx.p, vc_gfn(2048), vc_mfn(4096), 512, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    vc_flush_complete(&f);
+    fx_audit(&fx);
+    fx_fini(&fx);
+}
+END_TEST
+
+/* With a host direct map, the locked lookup followed a corrupted table
+ * pointer into another guest's tables: it now checks every pointer against
+ * the engine's bookkeeping (and audit checks the direct map). */
+START_TEST(p2m_regress_lookup_checks_pointers)
+{
+    struct fx a, b;
+    struct vc_flush f;
+    struct vc_p2m_entry e;
+    uint64_t *ra, *rb, saved;
+    const char *msg;
+
+    fx_init(&a, &fmt_cases[2], 0); /* ept4, direct map on */
+    fx_init(&b, &fmt_cases[2], 0);
+    vc_flush_init(&f);
+    ck_assert_int_eq(vc_p2m_map(a.p, vc_gfn(0), vc_mfn(0xaaaa), 1, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    /* (B allocates other tables first: the two test hosts' arenas are laid
+     * out alike, so B's tables must sit at other physical addresses.) */
+    ck_assert_int_eq(vc_p2m_map(b.p, vc_gfn(UINT64_C(1) << 30), vc_mfn(1), 1, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    ck_assert_int_eq(vc_p2m_map(b.p, vc_gfn(0), vc_mfn(0xbbbb), 1, VC_P2M_RAM_RW,
+                                VC_ACCESS_RWX, &f), 0);
+    vc_flush_complete(&f);
+    ra = testhost_host(a.th)->ops->phys_to_virt(testhost_host(a.th)->cookie,
+                                                 vc_paddr(vc_p2m_hw_pointer(a.p) & ~0xfffull));
+    rb = testhost_host(b.th)->ops->phys_to_virt(testhost_host(b.th)->cookie,
+                                                 vc_paddr(vc_p2m_hw_pointer(b.p) & ~0xfffull));
+    saved = ra[0];
+    ck_assert_uint_ne(ra[0], rb[0]);
+    ra[0] = rb[0]; /* A's root now points into B's tables */
+    ck_assert_int_eq(vc_p2m_lookup(a.p, vc_gfn(0), &e), VC_ECORRUPT);
+    ck_assert_int_eq(vc_p2m_audit(a.p, &msg), VC_ECORRUPT);
+    ra[0] = saved;
+    ck_assert_int_eq(vc_p2m_lookup(a.p, vc_gfn(0), &e), 0);
+    ck_assert_uint_eq(vc_mfn_x(e.mfn), 0xaaaa);
+    fx_fini(&a);
+    fx_fini(&b);
+}
+END_TEST
+
 void p2m_add_regress_tests(Suite *s)
 {
     TCase *tc = tcase_create("regress");
+
+    tcase_add_test(tc, p2m_regress_flush_after_destroy);
+    tcase_add_test(tc, p2m_regress_bbm_unmap_then_remap);
+    tcase_add_test(tc, p2m_regress_lookup_checks_pointers);
 
     tcase_add_test(tc, p2m_regress_unlocked_side_torn_access);
     tcase_add_test(tc, p2m_regress_unlocked_side_torn_unmap);
