@@ -907,6 +907,19 @@ static int locked_op(struct vc_p2m *p, struct op *op, struct vc_flush *flush)
 
 /* ---- public operations ------------------------------------------------------------ */
 
+/* Check [gfn, gfn + nr), then run @op over it under the lock. */
+static int range_op(struct vc_p2m *p, struct op *op, vc_gfn_t gfn, uint64_t nr,
+                    struct vc_flush *flush)
+{
+    int rc = check_gfns(p, vc_gfn_x(gfn), nr);
+
+    if (rc)
+        return rc;
+    op->start = vc_gfn_x(gfn);
+    op->end = op->start + nr;
+    return locked_op(p, op, flush);
+}
+
 int vc_p2m_map(struct vc_p2m *p, vc_gfn_t gfn, vc_mfn_t mfn, uint64_t nr,
                enum vc_p2m_type type, enum vc_p2m_access access, struct vc_flush *flush)
 {
@@ -969,68 +982,44 @@ int vc_p2m_set_entry(struct vc_p2m *p, vc_gfn_t gfn, vc_mfn_t mfn, unsigned int 
 int vc_p2m_unmap(struct vc_p2m *p, vc_gfn_t gfn, uint64_t nr, struct vc_flush *flush)
 {
     struct op op = {.kind = OP_UNMAP};
-    int rc;
 
     if (!p)
         return VC_EINVAL;
-    rc = check_gfns(p, vc_gfn_x(gfn), nr);
-    if (rc)
-        return rc;
-    op.start = vc_gfn_x(gfn);
-    op.end = op.start + nr;
-    return locked_op(p, &op, flush);
+    return range_op(p, &op, gfn, nr, flush);
 }
 
 int vc_p2m_change_type(struct vc_p2m *p, vc_gfn_t gfn, uint64_t nr, enum vc_p2m_type from,
                        enum vc_p2m_type to, struct vc_flush *flush)
 {
     struct op op = {.kind = OP_TYPE};
-    int rc;
 
     if (!p || !valid_type(from) || !valid_type(to))
         return VC_EINVAL;
-    rc = check_gfns(p, vc_gfn_x(gfn), nr);
-    if (rc)
-        return rc;
-    op.start = vc_gfn_x(gfn);
-    op.end = op.start + nr;
     op.from = from;
     op.type = to;
-    return locked_op(p, &op, flush);
+    return range_op(p, &op, gfn, nr, flush);
 }
 
 int vc_p2m_set_access(struct vc_p2m *p, vc_gfn_t gfn, uint64_t nr, enum vc_p2m_access access,
                       struct vc_flush *flush)
 {
     struct op op = {.kind = OP_ACCESS};
-    int rc;
 
     if (!p || !valid_access(access))
         return VC_EINVAL;
-    rc = check_gfns(p, vc_gfn_x(gfn), nr);
-    if (rc)
-        return rc;
-    op.start = vc_gfn_x(gfn);
-    op.end = op.start + nr;
     op.access = access;
-    return locked_op(p, &op, flush);
+    return range_op(p, &op, gfn, nr, flush);
 }
 
 int vc_p2m_set_suppress_ve(struct vc_p2m *p, vc_gfn_t gfn, uint64_t nr, bool sve,
                            struct vc_flush *flush)
 {
     struct op op = {.kind = OP_SVE};
-    int rc;
 
     if (!p)
         return VC_EINVAL;
-    rc = check_gfns(p, vc_gfn_x(gfn), nr);
-    if (rc)
-        return rc;
-    op.start = vc_gfn_x(gfn);
-    op.end = op.start + nr;
     op.sve = sve;
-    return locked_op(p, &op, flush);
+    return range_op(p, &op, gfn, nr, flush);
 }
 
 /* ---- lookup ------------------------------------------------------------------------- */
