@@ -505,7 +505,49 @@ START_TEST(p2m_bad_arguments)
 }
 END_TEST
 
-/* ---- fault injection: every allocation site of every operation -------------------- */
+/* ---- fault injection: every allocation site of create and of every operation ------- */
+
+static void bbm_none(void *arg, vc_gfn_t gfn, unsigned int order)
+{
+    (void)arg, (void)gfn, (void)order;
+}
+
+START_TEST(p2m_create_fault_injection)
+{
+    const struct fmt_case *fc = &fmt_cases[_i];
+    struct testhost *th = testhost_new();
+    struct vc_p2m_config cfg = {0};
+    struct vc_p2m *p = NULL;
+    unsigned long n, sites = 0;
+
+    cfg.format = fc->id;
+    cfg.custom_format = fc->custom;
+    cfg.fmt = fc->fmt;
+    cfg.bbm_flush = bbm_none;
+    for (n = 1;; n++) {
+        bool injected;
+        int rc;
+
+        testhost_fail_nth(th, n);
+        rc = vc_p2m_create(testhost_host(th), &cfg, &p);
+        injected = testhost_injected(th);
+        testhost_fail_nth(th, 0);
+        if (!injected) {
+            ck_assert_int_eq(rc, 0);
+            break;
+        }
+        sites++;
+        ck_assert_int_eq(rc, VC_ENOMEM);
+        ck_assert_msg(testhost_live(th) == 0, "%s: site %lu leaked", fc->name, n);
+    }
+    /* p2m, lock, node, root table, child array (+ side array on ARM) */
+    ck_assert_uint_ge(sites, 5);
+    vc_p2m_destroy(p);
+    ck_assert_uint_eq(testhost_live(th), 0);
+    ck_assert_uint_eq(testhost_errors(th), 0);
+    testhost_free(th);
+}
+END_TEST
 
 struct snap {
     uint64_t *raw;
@@ -1049,6 +1091,7 @@ static Suite *p2m_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fault-injection");
+    tcase_add_loop_test(tc, p2m_create_fault_injection, 0, n);
     tcase_add_loop_test(tc, p2m_fault_injection, 0, n);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
