@@ -184,6 +184,14 @@ static void side_store(struct node *n, unsigned int i, uint8_t v)
     __atomic_store_n(&n->side[i], v, __ATOMIC_RELAXED);
 }
 
+/* The side byte of an entry: access and sve of a leaf, 0 otherwise. */
+static uint8_t side_byte(const struct vc_pte *pte)
+{
+    if (pte->kind != VC_PTE_LEAF)
+        return 0;
+    return (uint8_t)((pte->access & SIDE_ACCESS) | (pte->sve ? SIDE_SVE : 0));
+}
+
 static int read_ent(const struct vc_p2m *p, const struct node *n, unsigned int i,
                     struct ent *e)
 {
@@ -256,9 +264,7 @@ static void write_ent(struct vc_p2m *p, struct node *n, unsigned int i, uint64_t
         __atomic_store_n(&n->child[i], child, __ATOMIC_RELEASE);
     side_write_begin(p);
     if (p->side)
-        side_store(n, i, new->kind == VC_PTE_LEAF
-                             ? (uint8_t)((new->access & SIDE_ACCESS) | (new->sve ? SIDE_SVE : 0))
-                             : 0);
+        side_store(n, i, side_byte(new));
     __atomic_store_n(&n->va[i], raw, __ATOMIC_RELEASE);
     side_write_end(p);
     if (p->fmt->needs_bbm && old->kind != VC_PTE_EMPTY && new->kind == VC_PTE_EMPTY) {
@@ -578,6 +584,28 @@ static void set_leaf(struct vc_p2m *p, struct op *op, struct node *n, unsigned i
 }
 
 /*
+ * The leaf a type/access/sve operation makes of leaf @cur; false if the
+ * operation leaves it alone (a type change of another type).
+ */
+static bool attr_leaf(const struct op *op, const struct vc_pte *cur, struct vc_pte *new)
+{
+    unsigned int type = cur->type, access = cur->access;
+    bool sve = cur->sve;
+
+    if (op->kind == OP_TYPE) {
+        if (type != op->from)
+            return false;
+        type = op->type;
+    } else if (op->kind == OP_ACCESS) {
+        access = op->access;
+    } else {
+        sve = op->sve;
+    }
+    make_leaf(new, cur->addr, type, access, sve);
+    return true;
+}
+
+/*
  * COUNT shortcut: a wholly covered entry that is not a table never needs a
  * new table for unmap/type/access/sve changes (it is rewritten or left
  * alone), so it need not be decoded in the COUNT pass. (An entry corrupted
@@ -649,20 +677,7 @@ static int op_entry(struct vc_p2m *p, struct op *op, const struct tref *t, unsig
         if (cur.pte.kind == VC_PTE_EMPTY)
             return 0;
         if (cur.pte.kind == VC_PTE_LEAF) {
-            unsigned int type = cur.pte.type, access = cur.pte.access;
-            bool sve = cur.pte.sve;
-
-            if (op->kind == OP_TYPE) {
-                if (type != op->from)
-                    return 0;
-                type = op->type;
-            } else if (op->kind == OP_ACCESS) {
-                access = op->access;
-            } else {
-                sve = op->sve;
-            }
-            make_leaf(&new, cur.pte.addr, type, access, sve);
-            if (same_leaf(&cur.pte, &new))
+            if (!attr_leaf(op, &cur.pte, &new) || same_leaf(&cur.pte, &new))
                 return 0;
             if (full) {
                 if (op->apply)
@@ -673,6 +688,34 @@ static int op_entry(struct vc_p2m *p, struct op *op, const struct tref *t, unsig
         return descend(p, op, t, i, gfn, &cur);
     }
     return VC_EINVAL;
+}
+
+/* Entries from @i to @last that lie wholly inside the operation's range
+ * (the first one starts at or after op->start). */
+static uint64_t run_limit(const struct op *op, uint64_t i, uint64_t last, uint64_t gfn,
+                          unsigned int shift)
+{
+    uint64_t kmax = last - i + 1, room = (op->end - gfn) >> shift;
+
+    return room < kmax ? room : kmax;
+}
+
+/* Write @k leaves from entry @i: the first is @leaf, each next one a leaf
+ * further (formats with a fast-walk descriptor keep addresses linear). */
+static void write_run(struct vc_p2m *p, struct node *n, uint64_t i, uint64_t k,
+                      const struct vc_pte *leaf)
+{
+    uint64_t raw = p->fmt->encode(&p->cfg, n->level, leaf);
+    uint64_t step = ((uint64_t)1 << lorder(p, n->level)) << VC_FRAME_SHIFT;
+    uint8_t side = side_byte(leaf);
+
+    side_write_begin(p);
+    for (uint64_t j = 0; j < k; j++) {
+        if (p->side)
+            side_store(n, (unsigned int)(i + j), side);
+        __atomic_store_n(&n->va[i + j], raw + j * step, __ATOMIC_RELEASE);
+    }
+    side_write_end(p);
 }
 
 /*
@@ -686,8 +729,7 @@ static uint64_t map_run(struct vc_p2m *p, struct op *op, const struct tref *t, u
                         uint64_t last, uint64_t gfn)
 {
     unsigned int shift = lorder(p, t->level);
-    uint64_t span = (uint64_t)1 << shift, mfn = op->mfn + (gfn - op->start), k = 0;
-    uint64_t kmax = last - i + 1, room;
+    uint64_t span = (uint64_t)1 << shift, mfn = op->mfn + (gfn - op->start), k = 0, kmax;
     struct node *n = t->node;
 
     if (gfn < op->start)
@@ -695,9 +737,7 @@ static uint64_t map_run(struct vc_p2m *p, struct op *op, const struct tref *t, u
     if (!p->fmt->walk_addr_mask || t->level > op->leaf_max || !leaf_allowed(p, t->level) ||
         !vc_order_aligned(mfn, shift))
         return 0;
-    room = (op->end - gfn) >> shift; /* entries wholly inside the range */
-    if (room < kmax)
-        kmax = room;
+    kmax = run_limit(op, i, last, gfn, shift);
     if (!n) {
         k = t->tmpl.kind == VC_PTE_EMPTY ? kmax : 0; /* a virtual table */
     } else {
@@ -711,18 +751,9 @@ static uint64_t map_run(struct vc_p2m *p, struct op *op, const struct tref *t, u
         return k;
     {
         struct vc_pte leaf;
-        uint64_t raw, step = span << VC_FRAME_SHIFT;
-        uint8_t side = (uint8_t)((op->access & SIDE_ACCESS) | SIDE_SVE);
 
         make_leaf(&leaf, mfn << VC_FRAME_SHIFT, op->type, op->access, true);
-        raw = p->fmt->encode(&p->cfg, t->level, &leaf);
-        side_write_begin(p);
-        for (uint64_t j = 0; j < k; j++) {
-            if (p->side)
-                side_store(n, (unsigned int)(i + j), side);
-            __atomic_store_n(&n->va[i + j], raw + j * step, __ATOMIC_RELEASE);
-        }
-        side_write_end(p);
+        write_run(p, n, i, k, &leaf);
         n->used += (unsigned int)k;
         note_flush(op, VC_FLUSH_ADDED, gfn, k * span);
         observe(p, gfn, k * span, false, &leaf);
@@ -740,30 +771,17 @@ static uint64_t attr_run(struct vc_p2m *p, struct op *op, const struct tref *t, 
                          uint64_t last, uint64_t gfn)
 {
     unsigned int shift = lorder(p, t->level);
-    uint64_t step = ((uint64_t)1 << shift) << VC_FRAME_SHIFT, kmax = last - i + 1, room, k;
+    uint64_t step = ((uint64_t)1 << shift) << VC_FRAME_SHIFT, kmax, raw0, k;
     struct node *n = t->node;
     struct ent cur;
     struct vc_pte new;
-    uint64_t raw0, new0;
 
     if (!op->apply || !p->fmt->walk_addr_mask || gfn < op->start)
         return 0;
-    room = (op->end - gfn) >> shift;
-    if (room < kmax)
-        kmax = room;
-    if (kmax < 2 || read_ent(p, n, (unsigned int)i, &cur) || cur.pte.kind != VC_PTE_LEAF)
-        return 0;
-    new = cur.pte;
-    if (op->kind == OP_TYPE) {
-        if (cur.pte.type != op->from)
-            return 0;
-        make_leaf(&new, cur.pte.addr, op->type, cur.pte.access, cur.pte.sve);
-    } else if (op->kind == OP_ACCESS) {
-        make_leaf(&new, cur.pte.addr, cur.pte.type, op->access, cur.pte.sve);
-    } else {
-        make_leaf(&new, cur.pte.addr, cur.pte.type, cur.pte.access, op->sve);
-    }
-    if (same_leaf(&cur.pte, &new) || needs_bbm(p, &cur.pte, &new))
+    kmax = run_limit(op, i, last, gfn, shift);
+    if (kmax < 2 || read_ent(p, n, (unsigned int)i, &cur) || cur.pte.kind != VC_PTE_LEAF ||
+        !attr_leaf(op, &cur.pte, &new) || same_leaf(&cur.pte, &new) ||
+        needs_bbm(p, &cur.pte, &new))
         return 0;
     raw0 = load_raw(n, (unsigned int)i);
     for (k = 1; k < kmax; k++)
@@ -772,15 +790,7 @@ static uint64_t attr_run(struct vc_p2m *p, struct op *op, const struct tref *t, 
             break;
     if (k < 2)
         return 0;
-    new0 = p->fmt->encode(&p->cfg, t->level, &new);
-    side_write_begin(p);
-    for (uint64_t j = 0; j < k; j++) {
-        if (p->side)
-            side_store(n, (unsigned int)(i + j),
-                       (uint8_t)((new.access & SIDE_ACCESS) | (new.sve ? SIDE_SVE : 0)));
-        __atomic_store_n(&n->va[i + j], new0 + j * step, __ATOMIC_RELEASE);
-    }
-    side_write_end(p);
+    write_run(p, n, i, k, &new);
     note_flush(op, VC_FLUSH_MODIFIED, gfn, k << shift);
     observe(p, gfn, k << shift, true, &new);
     return k;
