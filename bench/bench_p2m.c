@@ -56,6 +56,17 @@ static void env_fini(struct env *e)
     vc_p2m_destroy(e->p);
 }
 
+/* The EPT root's physical address and the direct-map delta (va - pa) the
+ * baselines walk through. */
+static uint64_t root_and_delta(const struct env *e, intptr_t *delta)
+{
+    uint64_t root_pa = vc_p2m_hw_pointer(e->p) & UINT64_C(0x000ffffffffff000);
+    void *root_va = e->host->ops->phys_to_virt(e->host->cookie, vc_paddr(root_pa));
+
+    *delta = (intptr_t)root_va - (intptr_t)root_pa;
+    return root_pa;
+}
+
 static int map_4k(struct env *e, uint64_t frames)
 {
     struct vc_flush f;
@@ -90,13 +101,10 @@ static int bench_lookup(const struct bench_ctx *ctx, bool unlocked)
     uint64_t frames = 4 * GIB_FRAMES, root_pa, *gfns, acc = 0, t0, t1, t2;
     unsigned int n = 1u << 20, reps = ctx->quick ? 1 : 4;
     intptr_t delta;
-    void *root_va;
 
     if (env_init(&e) || map_4k(&e, frames))
         return -1;
-    root_pa = vc_p2m_hw_pointer(e.p) & UINT64_C(0x000ffffffffff000);
-    root_va = e.host->ops->phys_to_virt(e.host->cookie, vc_paddr(root_pa));
-    delta = (intptr_t)root_va - (intptr_t)root_pa;
+    root_pa = root_and_delta(&e, &delta);
     gfns = malloc(n * sizeof(*gfns));
     srand(7);
     for (unsigned int i = 0; i < n; i++)
@@ -142,9 +150,7 @@ static int bench_lookup_dependent(const struct bench_ctx *ctx)
 
     if (env_init(&e) || map_4k(&e, frames))
         return -1;
-    root_pa = vc_p2m_hw_pointer(e.p) & UINT64_C(0x000ffffffffff000);
-    delta = (intptr_t)e.host->ops->phys_to_virt(e.host->cookie, vc_paddr(root_pa)) -
-            (intptr_t)root_pa;
+    root_pa = root_and_delta(&e, &delta);
     gfn = 12345;
     t0 = bench_now_ns();
     for (unsigned int i = 0; i < n; i++) {
@@ -299,7 +305,6 @@ static int bench_logdirty(const struct bench_ctx *ctx)
     struct env e;
     intptr_t delta;
     uint64_t root_pa;
-    void *root_va;
 
     if (env_init(&e) || map_4k(&e, frames))
         return -1;
@@ -311,9 +316,7 @@ static int bench_logdirty(const struct bench_ctx *ctx)
     vc_flush_complete(&f);
     /* Baseline: walk the same tables and clear W in every leaf (all that
      * dirty logging needs from the hardware entries), in a plain loop. */
-    root_pa = vc_p2m_hw_pointer(e.p) & UINT64_C(0x000ffffffffff000);
-    root_va = e.host->ops->phys_to_virt(e.host->cookie, vc_paddr(root_pa));
-    delta = (intptr_t)root_va - (intptr_t)root_pa;
+    root_pa = root_and_delta(&e, &delta);
     t0 = bench_now_ns();
     for (uint64_t g = 0; g < frames; g += 512) {
         uint64_t pa = root_pa, *t;
